@@ -156,7 +156,7 @@ func (p *Plain) Event(ev plan.Event) {
 
 func changeCount(cs []plan.Change) string {
 	if len(cs) == 1 {
-		return cs[0].Summary
+		return "1 change"
 	}
 	return fmt.Sprintf("%d changes", len(cs))
 }

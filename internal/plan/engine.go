@@ -176,6 +176,9 @@ func (e *engine) checkAll(ctx context.Context, report bool) Summary {
 					e.emit(Event{Type: EventStep, ID: s.ID, Title: s.Title, Status: StatusChecking})
 				}
 				results[i] = e.check(ctx, s)
+				if results[i].Status == NeedsApply && results[i].Hint == "" {
+					results[i].Hint = "nixbuilder-setup repair --only " + s.ID
+				}
 			}
 			orderMu.Lock()
 			finished[i] = true
