@@ -48,6 +48,17 @@ if [ ! -e "$state/authorized_keys" ]; then
 fi
 chmod 0600 "$state/authorized_keys"
 
+# --- marker: a token only builds on this builder can read ----------------
+# Mapped into every build sandbox at /nixbuilder-marker (and linked there
+# for unsandboxed builds), so the host's probe build proves where it ran.
+marker="$state/marker"
+if [ ! -s "$marker" ]; then
+	read -r token </proc/sys/kernel/random/uuid
+	echo "nixbuilder-$token" >"$marker"
+fi
+chmod 0644 "$marker"
+ln -sfn "$marker" /nixbuilder-marker 2>/dev/null || true
+
 # --- platforms this container can run besides its own ------------------
 native=$(uname -m)
 binfmt=/proc/sys/fs/binfmt_misc
@@ -143,6 +154,7 @@ tmp="$conf_dir/nix.conf.nixbuilder.$$"
 	if [ -n "$sandbox_shell" ]; then
 		echo "sandbox-paths = /bin/sh=$sandbox_shell"
 	fi
+	echo "extra-sandbox-paths = /nixbuilder-marker=$marker"
 	if [ -n "${NIXBUILDER_SUBSTITUTERS+set}" ]; then
 		echo "substituters = $NIXBUILDER_SUBSTITUTERS"
 	fi

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nixbuilder/nixbuilder-setup/internal/host"
+	"github.com/nixbuilder/nixbuilder-setup/internal/macos"
 	"github.com/nixbuilder/nixbuilder-setup/internal/output"
 	"github.com/nixbuilder/nixbuilder-setup/internal/plan"
 	"github.com/nixbuilder/nixbuilder-setup/internal/steps"
@@ -37,6 +38,7 @@ func newEnv(o *options) (*steps.Env, error) {
 		GOARCH: runtime.GOARCH,
 		Nix:    "nix",
 		SSH:    "ssh",
+		Mac:    macos.NewProbe(),
 		Facts:  &steps.Facts{},
 	}
 	if x.IsRoot || o.root != "" {

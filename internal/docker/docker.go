@@ -32,7 +32,10 @@ const (
 	AuthorizedKeysPath = StateDir + "/authorized_keys"
 	HostKeyPath        = StateDir + "/ssh_host_ed25519_key"
 	HostPublicKeyPath  = HostKeyPath + ".pub"
-	NixDir             = "/nix"
+	// MarkerFile holds a token that only builds on the builder can read
+	// (mapped into the sandbox at /nixbuilder-marker).
+	MarkerFile = StateDir + "/marker"
+	NixDir     = "/nix"
 )
 
 // ErrNotFound is returned (wrapped) when an image, container or volume

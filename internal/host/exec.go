@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,9 @@ type Cmd struct {
 	Env   []string // added to the tool's environment
 	Stdin []byte
 	Root  bool // run as root: directly when already root, else through sudo -n
+	// Stderr, when set, also receives the command's stderr as it comes
+	// (a build's log lines); errors carry its tail either way.
+	Stderr io.Writer
 }
 
 // Runner runs commands. Steps get one so that tests can replace it.
@@ -114,6 +118,9 @@ func (x *Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if c.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, c.Stderr)
+	}
 	err := cmd.Run()
 	if err != nil {
 		ce := &CmdError{Args: c.Args, Exit: -1, Stderr: Tail(stderr.String(), 15), Err: err}
@@ -154,3 +161,4 @@ func (x *Exec) CheckNonInteractive(ctx context.Context) error {
 	}
 	return nil
 }
+

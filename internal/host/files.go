@@ -23,6 +23,9 @@ type WriteOptions struct {
 	Backup bool
 	// FollowSymlink writes the symlink's target instead of refusing.
 	FollowSymlink bool
+	// Enforce applies Mode, UID and GID to an existing file too (for a
+	// key whose permissions are wrong).
+	Enforce bool
 }
 
 // beforeRename lets tests simulate a crash between writing the temp file
@@ -60,11 +63,13 @@ func WriteFileAtomic(path string, data []byte, opt WriteOptions) error {
 	case exists && !fi.Mode().IsRegular():
 		return fmt.Errorf("refusing to write %s: it is not a regular file", path)
 	}
-	if exists {
+	if exists && !opt.Enforce {
 		mode = fi.Mode().Perm()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			uid, gid = int(st.Uid), int(st.Gid)
 		}
+	}
+	if exists {
 		if opt.Backup {
 			if err := backupOnce(path, mode, uid, gid); err != nil {
 				return err

@@ -132,7 +132,7 @@ func (s SudoFiles) Stat(path string) (FileInfo, error) {
 // WriteFile writes path atomically as root.
 func (s SudoFiles) WriteFile(path string, data []byte, opt WriteOptions) error {
 	_, err := s.call("write", data, path, strconv.FormatUint(uint64(opt.Mode.Perm()), 8),
-		strconv.Itoa(opt.UID), strconv.Itoa(opt.GID), strconv.FormatBool(opt.Backup), strconv.FormatBool(opt.FollowSymlink))
+		strconv.Itoa(opt.UID), strconv.Itoa(opt.GID), strconv.FormatBool(opt.Backup), strconv.FormatBool(opt.FollowSymlink), strconv.FormatBool(opt.Enforce))
 	return err
 }
 
@@ -174,22 +174,23 @@ func ServePrivileged(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		return json.NewEncoder(stdout).Encode(fi)
 	case "write":
-		if len(args) != 7 {
-			return errors.New("write: want PATH MODE UID GID BACKUP FOLLOW")
+		if len(args) != 8 {
+			return errors.New("write: want PATH MODE UID GID BACKUP FOLLOW ENFORCE")
 		}
 		mode, err1 := strconv.ParseUint(args[2], 8, 32)
 		uid, err2 := strconv.Atoi(args[3])
 		gid, err3 := strconv.Atoi(args[4])
 		backup, err4 := strconv.ParseBool(args[5])
 		follow, err5 := strconv.ParseBool(args[6])
-		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		enforce, err6 := strconv.ParseBool(args[7])
+		if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 		data, err := io.ReadAll(stdin)
 		if err != nil {
 			return err
 		}
-		return l.WriteFile(path, data, WriteOptions{Mode: fs.FileMode(mode), UID: uid, GID: gid, Backup: backup, FollowSymlink: follow})
+		return l.WriteFile(path, data, WriteOptions{Mode: fs.FileMode(mode), UID: uid, GID: gid, Backup: backup, FollowSymlink: follow, Enforce: enforce})
 	case "remove":
 		return l.Remove(path)
 	case "mkdir":

@@ -177,7 +177,7 @@ func (e *engine) checkAll(ctx context.Context, report bool) Summary {
 				}
 				results[i] = e.check(ctx, s)
 				if results[i].Status == NeedsApply && results[i].Hint == "" {
-					results[i].Hint = "nixbuilder-setup repair --only " + s.ID
+					results[i].Hint = "nixbuilder-setup repair"
 				}
 			}
 			orderMu.Lock()

@@ -4,12 +4,15 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/nixbuilder/nixbuilder-setup/internal/docker"
 	"github.com/nixbuilder/nixbuilder-setup/internal/host"
+	"github.com/nixbuilder/nixbuilder-setup/internal/macos"
 )
 
 // Config is what the user chose on the command line.
@@ -86,8 +89,40 @@ type Env struct {
 	GOARCH string
 	Nix    string // the nix program
 	SSH    string // the ssh program
+	Mac    *macos.Probe
+
+	// DockerClient is the engine; nil until the docker step connects
+	// (tests set a fake).
+	DockerClient docker.Client
+	dockerOnce   sync.Once
+	dockerErr    error
 
 	Facts *Facts
+}
+
+// Docker returns the engine client, connecting on first use through the
+// endpoint the docker CLI would choose.
+func (env *Env) Docker() (docker.Client, error) {
+	env.dockerOnce.Do(func() {
+		if env.DockerClient != nil {
+			return
+		}
+		ep, err := docker.Resolver{ConfigDir: env.Paths.DockerConfigDir, Home: env.Paths.UserHome}.Resolve()
+		if err != nil {
+			env.dockerErr = err
+			return
+		}
+		c, err := docker.Connect(ep)
+		if err != nil {
+			env.dockerErr = err
+			return
+		}
+		env.DockerClient = c
+	})
+	if env.DockerClient == nil && env.dockerErr == nil {
+		env.dockerErr = errors.New("no Docker client")
+	}
+	return env.DockerClient, env.dockerErr
 }
 
 // Facts are what checks found and later steps read. A step writes only

@@ -1,0 +1,70 @@
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/nixbuilder/nixbuilder-setup/internal/host"
+	"github.com/nixbuilder/nixbuilder-setup/internal/plan"
+)
+
+// current is a file as it is now.
+type current struct {
+	Path string
+	Info host.FileInfo
+	Data []byte // nil when the file does not exist
+}
+
+// read reads path through the privileged file layer; a missing file is
+// not an error.
+func (env *Env) read(path string) (current, error) {
+	c := current{Path: path}
+	info, err := env.Files.Stat(path)
+	if err != nil {
+		return c, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	c.Info = info
+	if !info.Exists {
+		return c, nil
+	}
+	if info.Mode.IsDir() {
+		return c, fmt.Errorf("%s is a directory; move it away and run again", path)
+	}
+	data, err := env.Files.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return c, fmt.Errorf("read %s: %w", path, err)
+	}
+	c.Data = data
+	return c, nil
+}
+
+// change describes writing data over c.
+func (c current) change(data []byte) plan.Change {
+	return plan.FileChange(c.Path, c.Data, data, c.Info.Exists, true)
+}
+
+// rootUID is the owner expected of root-owned files: root, except in tests
+// that re-root the machine without being root.
+func (env *Env) rootUID() int {
+	if env.Paths.Root != "/" && os.Geteuid() != 0 {
+		return os.Geteuid()
+	}
+	return 0
+}
+
+// write writes data to path as root: atomic, with the first original
+// backed up (for files the user may have had before us).
+func (env *Env) write(path string, data []byte, mode fs.FileMode, backup bool) error {
+	if err := env.Files.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	uid := env.rootUID()
+	gid := 0
+	if uid != 0 {
+		gid = os.Getegid()
+	}
+	return env.Files.WriteFile(path, data, host.WriteOptions{Mode: mode, UID: uid, GID: gid, Backup: backup})
+}

@@ -1,0 +1,122 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nixbuilder/nixbuilder-setup/internal/plan"
+	"github.com/nixbuilder/nixbuilder-setup/internal/sshkeys"
+)
+
+// osPath is path as programs on the machine see it: without the test root.
+func (env *Env) osPath(path string) string {
+	if env.Paths.Root == "/" {
+		return path
+	}
+	rel, err := filepath.Rel(env.Paths.Root, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return path
+	}
+	return "/" + rel
+}
+
+func (env *Env) aliasConfig() sshkeys.AliasConfig {
+	return sshkeys.NewAliasConfig(env.Name, env.Port, env.keyPath())
+}
+
+func sshConfigStep(env *Env) plan.Step {
+	return plan.Step{ID: "ssh-config", Title: "SSH alias", Needs: []string{"key"},
+		Check: func(ctx context.Context) plan.Result {
+			path := env.Paths.AliasFile(env.Name)
+			want := sshkeys.RenderAlias(env.aliasConfig())
+			cur, err := env.read(path)
+			if err != nil {
+				return plan.Fail(err.Error(), "")
+			}
+			if !bytes.Equal(cur.Data, want) {
+				detail := "no alias file " + path
+				if cur.Info.Exists {
+					detail = path + " differs from the alias block (edited by hand?)"
+				}
+				return plan.Need(detail, cur.change(want))
+			}
+			sys, err := env.read(env.Paths.SSHConfig)
+			if err != nil {
+				return plan.Fail(err.Error(), "")
+			}
+			if !sshkeys.HasInclude(sys.Data, env.osPath(path)) {
+				return plan.Block(fmt.Sprintf("%s does not include %s, so OpenSSH never reads the alias",
+					env.Paths.SSHConfig, env.osPath(filepath.Dir(path))),
+					fmt.Sprintf("add the line `%s` at the top of %s", strings.TrimSpace(sshkeys.IncludeLine), env.Paths.SSHConfig))
+			}
+			return env.resolveAlias(ctx, path)
+		},
+		Apply: func(ctx context.Context) error {
+			return env.write(env.Paths.AliasFile(env.Name), sshkeys.RenderAlias(env.aliasConfig()), 0o644, false)
+		}}
+}
+
+// resolveAlias asks OpenSSH what it will do for the alias, as root (the
+// daemon's identity) and as the invoking user, and reports each value that
+// another config file overrides.
+func (env *Env) resolveAlias(ctx context.Context, aliasFile string) plan.Result {
+	type who struct {
+		name    string
+		command []string
+		args    []string
+	}
+	var queries []who
+	switch {
+	case env.Paths.Root != "/":
+		// A re-rooted test machine: the system files OpenSSH reads are the
+		// real ones, so check our block on its own.
+		queries = append(queries, who{"root", []string{env.SSH}, []string{"-F", aliasFile}})
+	case os.Geteuid() == 0:
+		queries = append(queries, who{"root", []string{env.SSH}, nil})
+		if u := os.Getenv("SUDO_USER"); u != "" && u != "root" {
+			queries = append(queries, who{u, []string{"sudo", "-n", "-H", "-u", u, env.SSH}, nil})
+		}
+	default:
+		queries = append(queries, who{"you", []string{env.SSH}, nil})
+		queries = append(queries, who{"root", []string{"sudo", "-n", "-H", env.SSH}, nil})
+	}
+	var problems, warnings, checked []string
+	for _, q := range queries {
+		res, err := sshkeys.ResolveConfig(ctx, sshkeys.ConfigQuery{Command: q.command, Args: q.args, Alias: env.Alias(),
+			ReadFile: env.Files.ReadFile})
+		var ce *sshkeys.ConfigError
+		switch {
+		case errors.As(err, &ce):
+			return plan.Block(fmt.Sprintf("OpenSSH rejects %s line %d: %s", ce.File, ce.Line, ce.Message),
+				"fix that line of your file (on a non-Apple ssh, `IgnoreUnknown UseKeychain` before it helps)")
+		case err != nil && q.name == "root" && os.Geteuid() != 0:
+			warnings = append(warnings, "root's view not checked: "+err.Error())
+			continue
+		case err != nil:
+			return plan.Fail("`ssh -G "+env.Alias()+"` failed: "+err.Error(), "")
+		}
+		checked = append(checked, q.name)
+		for _, o := range res.Check(env.aliasConfig()) {
+			line := fmt.Sprintf("for %s, %s", q.name, o.String())
+			if o.Option == "user" {
+				// The machines line names root@ in the URI, which beats a
+				// User from any config file; only `ssh <alias>` is affected.
+				warnings = append(warnings, line)
+				continue
+			}
+			problems = append(problems, line)
+		}
+	}
+	if len(problems) > 0 {
+		return plan.Block("another ssh config overrides the alias: "+strings.Join(problems, "; "),
+			"OpenSSH uses the first value it reads, and ~/.ssh/config comes first: limit those lines to the hosts they are meant for (e.g. `Host !"+env.Alias()+" *`), or remove them")
+	}
+	r := plan.Okf("%s resolves to 127.0.0.1:%d as root with %s (checked for %s)", env.Alias(), env.Port, env.keyPath(), strings.Join(checked, " and "))
+	r.Warning = strings.Join(warnings, "; ")
+	return r
+}
