@@ -135,7 +135,6 @@ func exitCode(code int) error {
 // runTUI runs the interactive screen; set by tui.go.
 var runTUI func(ctx context.Context, o *options, env *steps.Env, mode plan.Mode, list []plan.Step, stdio IO) (int, error)
 
-
 func runStatus(ctx context.Context, o *options, stdio IO) error {
 	env, err := newEnv(o)
 	if err != nil {

@@ -161,4 +161,3 @@ func (x *Exec) CheckNonInteractive(ctx context.Context) error {
 	}
 	return nil
 }
-

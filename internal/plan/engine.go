@@ -237,7 +237,7 @@ func (e *engine) converge(ctx context.Context) Summary {
 		sum.Exit = ExitInterrupted
 		return sum
 	}
-	changed := map[string]bool{}  // steps applied in this run
+	changed := map[string]bool{}   // steps applied in this run
 	stopped := map[string]string{} // steps that ended not in place: ID → why
 	anyChange := false
 	stop := 0 // exit code that ends the run early (declined consent, interrupt)
