@@ -62,7 +62,6 @@ type options struct {
 	only      []string
 	skip      []string
 	systems   string
-	noTUI     bool
 	keepStore bool
 	keepKey   bool
 }

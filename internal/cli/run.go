@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -70,7 +71,23 @@ func stepsFor(env *steps.Env, o *options, mode plan.Mode) ([]plan.Step, error) {
 	return sel, nil
 }
 
-func runEngine(ctx context.Context, o *options, mode plan.Mode, stdio IO) error {
+func runEngine(ctx context.Context, o *options, mode plan.Mode, stdio IO) (err error) {
+	if o.json {
+		// A run that stops before the engine still ends its stream with a
+		// result object, so that scripts always find one.
+		defer func() {
+			var ee exitError
+			if err == nil || errors.As(err, &ee) {
+				return
+			}
+			code := plan.ExitFailed
+			var ue usageError
+			if errors.As(err, &ue) {
+				code = plan.ExitUsage
+			}
+			(&output.JSON{Out: stdio.Out}).Event(plan.Event{Type: plan.EventResult, Command: mode, Exit: &code, Summary: err.Error()})
+		}()
+	}
 	env, err := newEnv(o)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // Cmd is a command to run: always an argument list, never a shell line.
@@ -110,6 +111,9 @@ func (x *Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 		return nil, errors.New("run: empty command")
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// A killed command's children (ssh under nix) may hold its pipes
+	// open; stop waiting for them soon after.
+	cmd.WaitDelay = 5 * time.Second
 	if len(c.Env) > 0 {
 		cmd.Env = append(os.Environ(), c.Env...)
 	}

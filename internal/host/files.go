@@ -152,6 +152,8 @@ func explain(err error) error {
 		return fmt.Errorf("%w (the disk is full: free some space and run again; the original file is untouched)", err)
 	case errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("%w (the file system is read-only)", err)
+	case errors.Is(err, fs.ErrPermission) && os.Geteuid() == 0:
+		return fmt.Errorf("%w (refused even to root: is the file or its directory immutable (chattr +i) or on a read-only mount?)", err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w (permission denied: this needs root)", err)
 	}

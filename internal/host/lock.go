@@ -3,6 +3,7 @@ package host
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -16,9 +17,10 @@ type Lock struct{ f *os.File }
 // AcquireLock takes the run lock at path without waiting. When another run
 // holds it, the error says which process.
 func AcquireLock(path string) (*Lock, error) {
+	_ = os.MkdirAll(filepath.Dir(path), 0o755) // a re-rooted machine may have no /tmp yet
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, fmt.Errorf("open the run lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(path)

@@ -27,7 +27,7 @@ func hostStep(env *Env) plan.Step {
 				// paths derive from SUDO_USER's home, but say so.
 				warning = "running under sudo: Docker and ~/.ssh are taken from " + os.Getenv("SUDO_USER") + "'s home; run without sudo, the tool asks for root itself"
 			}
-			if os.Geteuid() != 0 {
+			if os.Geteuid() != 0 && env.Paths.Root == "/" {
 				if _, err := exec.LookPath("sudo"); err != nil {
 					return plan.Block("sudo is not available and the tool is not root", "run as an administrator account that can use sudo")
 				}

@@ -120,6 +120,10 @@ func keyStep(env *Env) plan.Step {
 			if err := env.Files.WriteFile(path, priv.Data, host.WriteOptions{Mode: 0o600, UID: env.rootUID(), GID: rootGID(env), Enforce: true}); err != nil {
 				return err
 			}
+			pub, _ := env.read(path + ".pub")
+			if sshkeys.InspectKey(priv.Data, pub.Data, sshkeys.FileFacts{}).PubMatches {
+				return nil // a matching .pub keeps its comment
+			}
 			return env.Files.WriteFile(path+".pub", sshkeys.PublicLine(key, sshkeys.KeyComment(env.Name)),
 				host.WriteOptions{Mode: 0o644, UID: env.rootUID(), GID: rootGID(env), Enforce: true})
 		}}

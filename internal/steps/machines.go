@@ -99,6 +99,12 @@ func machinesStep(env *Env) plan.Step {
 			if blocked != nil {
 				return *blocked
 			}
+			if own, err := env.ownership(); err == nil && own.Layout == nixconf.NixDarwin {
+				// nix-darwin writes the machines file from nix.buildMachines
+				// and refuses to replace a file it did not create.
+				return plan.Block("nix-darwin manages the Nix configuration, machines file included",
+					"add the builder to nix.buildMachines (the nix-conf step prints the snippet) and run `darwin-rebuild switch`")
+			}
 			path := env.machinesFile()
 			cur, err := env.read(path)
 			if err != nil {

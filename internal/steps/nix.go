@@ -33,7 +33,7 @@ func nixStep(env *Env) plan.Step {
 			if err != nil {
 				return plan.Fail(fmt.Sprintf("cannot read the Nix version from %q", strings.TrimSpace(string(out))), "")
 			}
-			facts, err := nixversion.GatherInstallFacts(env.Paths.Root, env.GOOS, env.Paths.NixConfDir)
+			facts, err := nixversion.GatherInstallFacts(env.Paths.Root, env.GOOS, env.osPath(env.Paths.NixConfDir))
 			if err != nil {
 				return plan.Fail("inspect the Nix installation: "+err.Error(), "")
 			}

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"os"
 	"strings"
 	"time"
 
@@ -18,10 +19,16 @@ func (env *Env) nixEnv() []string {
 		}
 		return nil
 	}
-	return []string{
-		"NIX_CONF_DIR=" + env.Paths.NixConfDir,
-		"NIX_SSHOPTS=-F " + env.Paths.AliasFile(env.Name) + " -o UserKnownHostsFile=" + env.Paths.RootKnownHosts(),
+	return []string{"NIX_CONF_DIR=" + env.Paths.NixConfDir, "NIX_SSHOPTS=" + nixSSHOpts(env)}
+}
+
+// nixSSHOpts are the ssh options Nix must pass: on a re-rooted test
+// machine, our alias file and root's known_hosts there.
+func nixSSHOpts(env *Env) string {
+	if env.Paths.Root == "/" {
+		return os.Getenv("NIX_SSHOPTS")
 	}
+	return "-F " + env.Paths.AliasFile(env.Name) + " -o UserKnownHostsFile=" + env.Paths.RootKnownHosts()
 }
 
 func remoteStoreStep(env *Env) plan.Step {
@@ -37,7 +44,9 @@ func remoteStoreStep(env *Env) plan.Step {
 			defer cancel()
 			start := time.Now()
 			// As root: the daemon's identity, with root's known_hosts and key.
-			_, err := env.Run.Run(ctx, host.Cmd{Args: args, Env: env.nixEnv(), Root: true})
+			// A port that accepts but never speaks SSH must not hang the check.
+			cenv := append(env.nixEnv(), "NIX_SSHOPTS="+strings.TrimSpace(nixSSHOpts(env)+" -o ConnectTimeout=15"))
+			_, err := env.Run.Run(ctx, host.Cmd{Args: args, Env: cenv, Root: true})
 			if err != nil {
 				detail, hint := translateSSHError(err.Error(), env)
 				return plan.Fail(detail, hint)
