@@ -321,11 +321,11 @@ func editFile(t *testing.T, path string, f func(string) string) {
 func repairMatrix(t *testing.T, h *harness) {
 	key := "/etc/nix/" + h.name + "_ed25519"
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T)
-		step  string   // the step doctor must name
-		want  []string // text doctor's detail or hint must hold
-		fixed func(t *testing.T)
+		step   string   // the step doctor must name
+		want   []string // text doctor's detail or hint must hold
+		fixed  func(t *testing.T)
 	}{
 		{name: "container stopped", step: "container",
 			break_: func(t *testing.T) { sh(t, "docker", "stop", h.name) }, want: []string{"not running"}},
