@@ -175,7 +175,7 @@ Without a command it runs setup (a guided screen on a terminal).`,
 	add(&cobra.Command{Use: "status", Short: "One line per component: container, port, key, host key, machines, nix.conf, daemon",
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), o, stdio) }})
 	un := &cobra.Command{Use: "uninstall", Short: "Remove exactly what setup added, restoring files byte for byte",
-		RunE: func(cmd *cobra.Command, _ []string) error { return runEngine(cmd.Context(), o, modeUninstall, stdio) }}
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEngine(cmd.Context(), o, plan.Uninstall, stdio) }}
 	un.Flags().BoolVar(&o.keepStore, "keep-store", false, "keep the builder's /nix volume (its store)")
 	un.Flags().BoolVar(&o.keepKey, "keep-key", false, "keep the builder key files in /etc/nix")
 	add(un)
@@ -186,9 +186,6 @@ Without a command it runs setup (a guided screen on a terminal).`,
 		}})
 	return root
 }
-
-// modeUninstall runs the uninstall steps through the setup engine.
-const modeUninstall plan.Mode = "uninstall"
 
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)

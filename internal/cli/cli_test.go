@@ -124,7 +124,7 @@ var (
 	eventFields = map[string][]string{
 		"start":  {"type", "command", "steps"},
 		"step":   {"type", "id", "title", "status", "detail", "hint", "warning", "changes"},
-		"prompt": {"type", "id", "title", "changes", "answer"},
+		"prompt": {"type", "id", "title", "detail", "changes", "answer"},
 		"result": {"type", "command", "exit", "summary", "outcomes", "problems"},
 		"log":    {"type", "id", "line"},
 	}

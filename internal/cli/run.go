@@ -58,7 +58,7 @@ func newEnv(o *options) (*steps.Env, error) {
 // stepsFor returns the steps a mode runs, limited by --only and --skip.
 func stepsFor(env *steps.Env, o *options, mode plan.Mode) ([]plan.Step, error) {
 	all := steps.Setup(env)
-	if mode == modeUninstall {
+	if mode == plan.Uninstall {
 		all = steps.Uninstall(env)
 	}
 	if err := plan.Validate(all); err != nil {
@@ -106,9 +106,6 @@ func runEngine(ctx context.Context, o *options, mode plan.Mode, stdio IO) (err e
 	}
 	x, _ := env.Run.(*host.Exec)
 	opts := plan.Options{Mode: mode, AssumeYes: o.yes}
-	if mode == modeUninstall {
-		opts.Mode = plan.Repair // every step is independent: re-check only what changed
-	}
 	interactive := isTerminal(stdio.In) && isTerminal(stdio.Out)
 
 	var fe plan.Frontend

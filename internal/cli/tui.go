@@ -21,9 +21,6 @@ func runInteractive(ctx context.Context, o *options, env *steps.Env, mode plan.M
 		opts.Authorize = x.AuthorizeCmd()
 	}
 	engineMode := mode
-	if mode == modeUninstall {
-		engineMode = plan.Repair
-	}
 	for {
 		exit, err := tui.Run(ctx, opts, stdio.In, stdio.Out, func(ctx context.Context, fe *tui.Frontend) int {
 			return plan.Run(ctx, list, fe, plan.Options{Mode: engineMode, AssumeYes: o.yes, Authorize: fe.Authorize}).Exit

@@ -320,7 +320,7 @@ func TestEngineBuilder(t *testing.T) {
 	if err := c.StopContainer(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	checkDrift(t, c, spec, docker.FixStart, "is exited")
+	checkDrift(t, c, spec, docker.FixStart, "is not running (exited)")
 	if _, err := docker.Reconcile(ctx, c, spec); err != nil {
 		t.Fatal(err)
 	}

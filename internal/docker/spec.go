@@ -234,7 +234,7 @@ func DiffContainer(spec ContainerSpec, c Container, found bool) []Drift {
 		if state == "" {
 			state = "not running"
 		}
-		d = append(d, Drift{Reason: fmt.Sprintf("container %s is %s", spec.Name, state), Fix: FixStart})
+		d = append(d, Drift{Reason: fmt.Sprintf("container %s is not running (%s)", spec.Name, state), Fix: FixStart})
 	}
 	return d
 }

@@ -29,7 +29,7 @@ func TestDiffContainer(t *testing.T) {
 	}{
 		{name: "healthy", found: true},
 		{name: "missing", want: []string{"does not exist"}, fix: docker.FixCreate},
-		{name: "stopped", found: true, change: func(c *docker.Container) { c.Running, c.State = false, "exited" }, want: []string{"is exited"}, fix: docker.FixStart},
+		{name: "stopped", found: true, change: func(c *docker.Container) { c.Running, c.State = false, "exited" }, want: []string{"is not running (exited)"}, fix: docker.FixStart},
 		{name: "wrong image", found: true, change: func(c *docker.Container) { c.Image = "nixbuilder:old" }, want: []string{"runs image nixbuilder:old"}, fix: docker.FixRecreate},
 		{name: "wrong hash label", found: true, change: func(c *docker.Container) { c.Labels[docker.LabelAssetsHash] = "x" }, want: []string{"assets-hash"}, fix: docker.FixRecreate},
 		{name: "wrong port", found: true, change: func(c *docker.Container) {

@@ -132,13 +132,13 @@ func (p *Plain) Event(ev plan.Event) {
 		}
 		// In setup a needs-apply result is followed by a prompt and the
 		// final result; show the changes then, not twice.
-		if ev.Status == "needs-apply" && (p.mode == plan.Setup || p.mode == plan.Repair) {
+		if ev.Status == "needs-apply" && (p.mode == plan.Setup || p.mode == plan.Repair || p.mode == plan.Uninstall) {
 			return
 		}
 		p.result(ev)
 	case plan.EventPrompt:
 		if ev.Answer != "no" && p.shown != ev.ID {
-			fmt.Fprintf(p.Out, "%s %-22s %s\n", p.paint(ansiYellow, fmt.Sprintf("%-8s", "change")), ev.Title, changeCount(ev.Changes))
+			fmt.Fprintf(p.Out, "%s %-22s %s\n", p.paint(ansiYellow, fmt.Sprintf("%-8s", "change")), ev.Title, orCount(ev.Detail, ev.Changes))
 			p.changes(ev.Changes)
 		}
 	case plan.EventResult:
@@ -152,6 +152,15 @@ func (p *Plain) Event(ev plan.Event) {
 		}
 		fmt.Fprintf(p.Out, "\n%s\n", p.paint(ansiBold+c, ev.Summary))
 	}
+}
+
+// orCount is what a change line says: what was found, else how many
+// changes follow.
+func orCount(detail string, cs []plan.Change) string {
+	if detail != "" {
+		return detail
+	}
+	return changeCount(cs)
 }
 
 func changeCount(cs []plan.Change) string {

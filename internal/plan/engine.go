@@ -332,14 +332,14 @@ func (e *engine) apply(ctx context.Context, s Step, r Result) (Result, bool, int
 			if ctx.Err() != nil {
 				return r, false, ExitInterrupted
 			}
-			e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Changes: r.Changes, Answer: "no"})
+			e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Detail: r.Detail, Changes: r.Changes, Answer: "no"})
 			r.Status = Blocked
 			r.Hint = err.Error()
 			return r, false, ExitBlocked
 		}
 		answer = d.String()
 		if d == No {
-			e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Changes: r.Changes, Answer: answer})
+			e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Detail: r.Detail, Changes: r.Changes, Answer: answer})
 			r.Status = Blocked
 			r.Detail = "declined: " + r.Detail
 			r.Hint = "nothing was changed; run again and accept to apply"
@@ -349,7 +349,7 @@ func (e *engine) apply(ctx context.Context, s Step, r Result) (Result, bool, int
 			e.approveAll = true
 		}
 	}
-	e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Changes: r.Changes, Answer: answer})
+	e.emit(Event{Type: EventPrompt, ID: s.ID, Title: s.Title, Detail: r.Detail, Changes: r.Changes, Answer: answer})
 	if !e.authorized && e.opts.Authorize != nil {
 		if err := e.opts.Authorize(ctx); err != nil {
 			if ctx.Err() != nil {

@@ -160,6 +160,9 @@ const (
 	Doctor Mode = "doctor" // check only, concurrently
 	Repair Mode = "repair" // setup, limited to failing steps and their dependents
 	Plan   Mode = "plan"   // check only, showing the changes
+	// Uninstall runs removal steps like repair: each is applied when
+	// something of ours is left.
+	Uninstall Mode = "uninstall"
 )
 
 // Exit codes, a public contract.

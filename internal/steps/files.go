@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/nixbuilder/nixbuilder-setup/internal/host"
+	"github.com/nixbuilder/nixbuilder-setup/internal/nixconf"
 	"github.com/nixbuilder/nixbuilder-setup/internal/plan"
 )
 
@@ -67,4 +68,13 @@ func (env *Env) write(path string, data []byte, mode fs.FileMode, backup bool) e
 		gid = os.Getegid()
 	}
 	return env.Files.WriteFile(path, data, host.WriteOptions{Mode: mode, UID: uid, GID: gid, Backup: backup})
+}
+
+// isOriginal reports whether data holds nothing of ours: only such a file
+// is the user's original, worth a backup before our first change. A file
+// we created, or already changed, is never backed up (its backup would
+// hold our own lines).
+func (env *Env) isOriginal(data []byte) bool {
+	_, found, err := nixconf.ManagedBlock(data, env.Name)
+	return err == nil && !found
 }

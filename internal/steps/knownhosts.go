@@ -105,7 +105,8 @@ func knownHostsStep(env *Env) plan.Step {
 				if err := env.Files.MkdirAll(dir, 0o700); err != nil {
 					return err
 				}
-				if err := env.Files.WriteFile(path, want, host.WriteOptions{Mode: 0o600, UID: uid, GID: gid, Backup: true}); err != nil {
+				if err := env.Files.WriteFile(path, want, host.WriteOptions{Mode: 0o600, UID: uid, GID: gid,
+					Backup: len(mustRemoveKnownHost(cur.Data, env.Alias())) > 0}); err != nil {
 					return err
 				}
 			}
@@ -121,4 +122,15 @@ func ownerOf(path string) (int, int) {
 		return os.Geteuid(), os.Getegid()
 	}
 	return info.UID, info.GID
+}
+
+// mustRemoveKnownHost is the file without our lines, or the file itself
+// when it cannot be edited. A file with nothing else in it is ours: it
+// gets no backup, and uninstall removes it.
+func mustRemoveKnownHost(data []byte, host string) []byte {
+	out, err := sshkeys.RemoveKnownHost(data, host)
+	if err != nil {
+		return data
+	}
+	return out
 }

@@ -148,7 +148,7 @@ func machinesStep(env *Env) plan.Step {
 			if _, err := nixconf.ValidateMachines(ctx, env.Nix, want); err != nil {
 				return fmt.Errorf("nix refuses the new %s, so it was not installed: %w", path, err)
 			}
-			return env.write(path, want, 0o644, true)
+			return env.write(path, want, 0o644, env.isOriginal(cur.Data))
 		}}
 }
 

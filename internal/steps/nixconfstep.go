@@ -129,7 +129,7 @@ func nixConfStep(env *Env) plan.Step {
 			if msg := effectiveProblem(eff.Settings, env.osPath(env.machinesFile())); msg != "" && filepath.Dir(cur.Path) == env.Paths.NixConfDir {
 				return fmt.Errorf("the new %s would not take effect (%s), so it was not installed", cur.Path, msg)
 			}
-			return env.write(cur.Path, want, 0o644, true)
+			return env.write(cur.Path, want, 0o644, env.isOriginal(cur.Data))
 		}}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -360,24 +361,32 @@ func (tm *tmuxTerm) exited() bool {
 }
 
 // paneStatus reports whether the program has ended and, once tmux has
-// reaped it, its exit status (ok false until then: tmux sees the pane's
-// terminal close before it collects the status).
+// reaped it, its exit status (ok false until then).
+//
+// tmux can miss the program's SIGCHLD: when the pane's terminal closes
+// before the signal arrives, tmux removes the utmp record through
+// libutempter, whose own SIGCHLD handler swallows it
+// (https://github.com/tmux/tmux/issues/311), and the program stays a zombie
+// with no status. A SIGCHLD sent to this test's own server makes it reap.
 func (tm *tmuxTerm) paneStatus() (dead bool, status int, ok bool) {
 	tm.t.Helper()
-	out, err := tm.run("display-message", "-p", "-t", session, "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}")
+	out, err := tm.run("display-message", "-p", "-t", session, "#{pid} #{pane_dead} #{pane_dead_status}")
 	if err != nil {
 		tm.t.Fatalf("tmux display-message: %v\n%s", err, out)
 	}
 	f := strings.Fields(out)
-	if len(f) == 0 || f[0] != "1" {
+	if len(f) < 2 || f[1] != "1" {
 		return false, 0, false
 	}
-	if len(f) < 2 {
+	if len(f) < 3 {
+		if pid, err := strconv.Atoi(f[0]); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGCHLD)
+		}
 		return true, 0, false
 	}
-	code, err := strconv.Atoi(f[1])
+	code, err := strconv.Atoi(f[2])
 	if err != nil {
-		tm.t.Fatalf("tmux pane_dead_status %q: %v", f[1], err)
+		tm.t.Fatalf("tmux pane_dead_status %q: %v", f[2], err)
 	}
 	return true, code, true
 }
