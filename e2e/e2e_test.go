@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e runs the real nixbuilder-setup binary as root against the
 // real Docker Engine, OpenSSH and Nix, inside a private mount namespace with
 // tmpfs over /etc/nix, /etc/ssh/ssh_config.d, /root/.ssh and /nix, so that
@@ -426,6 +428,36 @@ func repairMatrix(t *testing.T, h *harness) {
 			t.Error("repair changed the user's broken line")
 		}
 		os.WriteFile("/etc/nix/nix.conf", orig, 0o644)
+		h.doctor(0)
+	})
+
+	t.Run("root's ssh config overrides the alias", func(t *testing.T) {
+		cfg := "/root/.ssh/config"
+		if err := os.WriteFile(cfg, []byte("Host *\n  Port 2200\n  User fallback\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ev := h.doctor(1)["ssh-config"]
+		if ev.Status != "blocked" || !strings.Contains(ev.Detail, cfg) || !strings.Contains(ev.Detail, "port") {
+			t.Errorf("ssh-config = %+v, want blocked naming the port override in %s", ev, cfg)
+		}
+		if !strings.Contains(ev.Warning, "fallback") {
+			t.Errorf("the User override is not mentioned: %+v", ev)
+		}
+		os.Remove(cfg)
+		h.doctor(0)
+	})
+
+	t.Run("only the builder steps", func(t *testing.T) {
+		sh(t, "docker", "rm", "-f", h.name)
+		only := []string{"setup", "--yes", "--plain", "--only", "image,container,authorized-key,host-key"}
+		r := h.must(0, only...)
+		if !strings.Contains(r.stdout, "applied  Builder container") {
+			t.Errorf("the container was not re-created:\n%s", r.stdout)
+		}
+		r = h.must(0, only...)
+		if strings.Contains(r.stdout, "applied") || !strings.Contains(r.stdout, "everything is in place") {
+			t.Errorf("a second run changed something:\n%s", r.stdout)
+		}
 		h.doctor(0)
 	})
 

@@ -64,9 +64,27 @@ func Select(steps []Step, only, skip []string) ([]Step, error) {
 			return nil, fmt.Errorf("unknown step %q (steps: %s)", id, strings.Join(ids, ", "))
 		}
 	}
+	chosen := map[string]bool{}
+	for _, s := range steps {
+		chosen[s.ID] = (len(only) == 0 || slices.Contains(only, s.ID)) && !slices.Contains(skip, s.ID)
+	}
+	// The steps a chosen step needs are checked quietly for their
+	// findings, however they were left out.
+	needed := map[string]bool{}
+	for i := len(steps) - 1; i >= 0; i-- {
+		if chosen[steps[i].ID] || needed[steps[i].ID] {
+			for _, n := range steps[i].Needs {
+				needed[n] = true
+			}
+		}
+	}
 	var out []Step
 	for _, s := range steps {
-		if (len(only) == 0 || slices.Contains(only, s.ID)) && !slices.Contains(skip, s.ID) {
+		switch {
+		case chosen[s.ID]:
+			out = append(out, s)
+		case needed[s.ID]:
+			s.Quiet = true
 			out = append(out, s)
 		}
 	}
@@ -86,6 +104,11 @@ type engine struct {
 }
 
 func (e *engine) emit(ev Event) {
+	if ev.ID != "" && ev.Type != EventResult {
+		if i, ok := e.index[ev.ID]; ok && e.steps[i].Quiet {
+			return
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.fe.Event(ev)
@@ -120,9 +143,11 @@ func Run(ctx context.Context, steps []Step, fe Frontend, opts Options) Summary {
 	for i, s := range steps {
 		e.index[s.ID] = i
 	}
-	infos := make([]StepInfo, len(steps))
-	for i, s := range steps {
-		infos[i] = StepInfo{ID: s.ID, Title: s.Title}
+	var infos []StepInfo
+	for _, s := range steps {
+		if !s.Quiet {
+			infos = append(infos, StepInfo{ID: s.ID, Title: s.Title})
+		}
 	}
 	e.emit(Event{Type: EventStart, Command: opts.Mode, Steps: infos})
 
@@ -191,7 +216,7 @@ func (e *engine) checkAll(ctx context.Context, report bool) Summary {
 	sum := Summary{Results: map[string]Result{}}
 	for i, s := range e.steps {
 		sum.Results[s.ID] = results[i]
-		if !results[i].Status.Good() {
+		if !results[i].Status.Good() && !s.Quiet {
 			sum.Problems = append(sum.Problems, s.ID)
 		}
 	}
@@ -208,7 +233,7 @@ func exitFor(ctx context.Context, results map[string]Result, steps []Step) int {
 	blocked := false
 	for _, s := range steps {
 		r, ok := results[s.ID]
-		if !ok {
+		if !ok || s.Quiet {
 			continue
 		}
 		switch r.Status {
@@ -250,6 +275,15 @@ func (e *engine) converge(ctx context.Context) Summary {
 			break
 		}
 		r := first.Results[s.ID]
+		if s.Quiet {
+			// Checked for its findings only; checked again when a step it
+			// needs changed, so that those findings stay current.
+			if e.dependsOnChanged(s, changed) {
+				r = e.check(ctx, s)
+			}
+			sum.Results[s.ID] = r
+			continue
+		}
 		if why := e.blockedBy(s, stopped); why != "" {
 			r = Result{Status: Skipped, Detail: "not attempted: " + why}
 			stopped[s.ID] = why
@@ -283,7 +317,7 @@ func (e *engine) converge(ctx context.Context) Summary {
 		}
 	}
 	for _, s := range e.steps {
-		if r, ok := sum.Results[s.ID]; !ok || !r.Status.Good() {
+		if r, ok := sum.Results[s.ID]; !s.Quiet && (!ok || !r.Status.Good()) {
 			sum.Problems = append(sum.Problems, s.ID)
 		}
 	}
@@ -396,6 +430,9 @@ func (e *engine) runApply(ctx context.Context, s Step) (err error) {
 func (e *engine) finish(sum Summary) {
 	outcomes := make([]StepOutcome, 0, len(e.steps))
 	for _, s := range e.steps {
+		if s.Quiet {
+			continue
+		}
 		if r, ok := sum.Results[s.ID]; ok {
 			outcomes = append(outcomes, StepOutcome{ID: s.ID, Status: r.Status.String()})
 		} else {

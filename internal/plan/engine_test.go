@@ -381,12 +381,17 @@ func TestValidateAndSelect(t *testing.T) {
 	if err := Validate(bad); err == nil {
 		t.Error("need on a later step accepted")
 	}
+	// c needs b: b comes along quietly, checked but not reported or applied.
 	sel, err := Select(ss, []string{"c", "a"}, nil)
-	if err != nil || len(sel) != 2 || sel[0].ID != "a" || sel[1].ID != "c" {
+	if err != nil || len(sel) != 3 || sel[0].Quiet || !sel[1].Quiet || sel[1].ID != "b" || sel[2].Quiet {
 		t.Errorf("Select only = %v, %v", sel, err)
 	}
+	sel, _ = Select(ss, []string{"a"}, nil)
+	if len(sel) != 1 || sel[0].ID != "a" {
+		t.Errorf("Select only a = %v", sel)
+	}
 	sel, _ = Select(ss, nil, []string{"b"})
-	if len(sel) != 2 || sel[1].ID != "c" {
+	if len(sel) != 3 || !sel[1].Quiet {
 		t.Errorf("Select skip = %v", sel)
 	}
 	if _, err := Select(ss, []string{"nope"}, nil); err == nil || !strings.Contains(err.Error(), "a, b, c") {
@@ -403,5 +408,31 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	if d := UnifiedDiff("/x", nil, []byte("new\n"), false); !strings.Contains(d, "--- /dev/null") {
 		t.Errorf("create diff:\n%s", d)
+	}
+}
+
+// A step left out by --only still has its Check run when a chosen step
+// needs its findings, but it is never applied nor reported.
+func TestQuietNeedsAreCheckedNotApplied(t *testing.T) {
+	fs, ss := mk("a", "b")
+	sel, err := Select(ss, []string{"b"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	sum := Run(context.Background(), sel, rec, Options{Mode: Setup, AssumeYes: true})
+	if fs[0].checks.Load() == 0 {
+		t.Error("the needed step was not checked")
+	}
+	if fs[0].applies.Load() != 0 {
+		t.Error("a quiet step was applied")
+	}
+	for _, ev := range rec.events {
+		if ev.ID == "a" {
+			t.Errorf("quiet step reported: %+v", ev)
+		}
+	}
+	if sum.Exit != 0 || slices.Contains(sum.Problems, "a") {
+		t.Errorf("exit %d problems %v", sum.Exit, sum.Problems)
 	}
 }

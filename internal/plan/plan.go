@@ -149,6 +149,10 @@ type Step struct {
 	Check func(ctx context.Context) Result
 	// Apply makes Check pass. Nil for steps only the user can fix.
 	Apply func(ctx context.Context) error
+	// Quiet marks a step that runs only because a selected step needs
+	// what its Check finds (--only, --skip): it is checked, never applied,
+	// and not reported.
+	Quiet bool
 }
 
 // Mode selects what the engine does with the steps.

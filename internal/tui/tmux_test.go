@@ -171,15 +171,11 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// newRoot is an empty file system root for --root. Only /tmp exists: the
-// run lock lives in it, and runs that change things fail without it.
+// newRoot is an empty file system root for --root: not even /tmp, where
+// the run lock goes, exists.
 func newRoot(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return t.TempDir()
 }
 
 // checkUntouched asserts that a run wrote nothing under root but its lock.
@@ -370,15 +366,21 @@ func (tm *tmuxTerm) exited() bool {
 // with no status. A SIGCHLD sent to this test's own server makes it reap.
 func (tm *tmuxTerm) paneStatus() (dead bool, status int, ok bool) {
 	tm.t.Helper()
-	out, err := tm.run("display-message", "-p", "-t", session, "#{pid} #{pane_dead} #{pane_dead_status}")
+	out, err := tm.run("display-message", "-p", "-t", session, "#{pid}|#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}")
 	if err != nil {
 		tm.t.Fatalf("tmux display-message: %v\n%s", err, out)
 	}
-	f := strings.Fields(out)
-	if len(f) < 2 || f[1] != "1" {
+	f := strings.Split(strings.TrimSpace(out), "|")
+	if len(f) != 4 {
+		tm.t.Fatalf("tmux display-message: unexpected answer %q", out)
+	}
+	if f[1] != "1" {
 		return false, 0, false
 	}
-	if len(f) < 3 {
+	if f[3] != "" {
+		tm.t.Fatalf("the program was killed by signal %s; screen:\n%s", f[3], tm.screen())
+	}
+	if f[2] == "" {
 		if pid, err := strconv.Atoi(f[0]); err == nil && pid > 1 {
 			_ = syscall.Kill(pid, syscall.SIGCHLD)
 		}

@@ -425,8 +425,15 @@ func (m *model) stepWindow(w, avail int) []string {
 // diff or command.
 func (m *model) reviewLines(w int) []string {
 	var out []string
+	// Summaries, paths and commands wrap at spaces so they stay whole for
+	// copying; diff lines wrap hard, since their spacing is content.
 	wrapTo := func(prefix, s string, style func(...string) string) {
-		for i, l := range strings.Split(ansi.Hardwrap(s, max(w-len(prefix)-2, 10), true), "\n") {
+		limit := max(w-len(prefix)-2, 10)
+		wrapped := ansi.Wrap(s, limit, "")
+		if strings.HasPrefix(prefix, "    ") && isDiffLine(s) {
+			wrapped = ansi.Hardwrap(s, limit, true)
+		}
+		for i, l := range strings.Split(wrapped, "\n") {
 			p := prefix
 			if i > 0 {
 				p += "  "
@@ -740,4 +747,8 @@ func (m *model) command(sub string) string {
 		c += " --name " + m.opts.Name
 	}
 	return c
+}
+
+func isDiffLine(l string) bool {
+	return l == "" || strings.ContainsAny(l[:1], "+- @\\")
 }
