@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +155,17 @@ func (env *Env) containerSpec() (docker.ContainerSpec, *plan.Result) {
 	return docker.ContainerSpec{Name: env.Name, Image: ref, AssetsHash: hash, Port: env.Port, Privilege: docker.PrivilegeFull}, nil
 }
 
+// keepRung keeps the last rung of the privilege ladder once a sandboxed
+// build proved the sandbox cannot work in this engine: the builder was
+// created without it on purpose, and re-creating it each run would not
+// change the engine's mind. Removing the container starts over.
+func keepRung(ctx context.Context, c docker.Client, spec *docker.ContainerSpec) {
+	ct, err := c.InspectContainer(ctx, spec.Name)
+	if err == nil && slices.Contains(ct.Env, docker.SandboxEnv+"=false") && ct.Labels[docker.LabelManaged] == "true" {
+		spec.Privilege = docker.PrivilegeNoSandbox
+	}
+}
+
 // recordFacts reads what the machines line needs from the running builder.
 func (env *Env) recordFacts(ctx context.Context, c docker.Client) error {
 	f, err := docker.BuilderFacts(ctx, c, env.Name)
@@ -191,6 +203,7 @@ func containerStep(env *Env) plan.Step {
 			if blocked != nil {
 				return *blocked
 			}
+			keepRung(ctx, c, &spec)
 			ct, drifts, err := docker.CheckContainer(ctx, c, spec)
 			if err != nil {
 				return dockerProblem(err)
@@ -233,19 +246,42 @@ func containerStep(env *Env) plan.Step {
 			if blocked != nil {
 				return errors.New(blocked.Detail)
 			}
+			keepRung(ctx, c, &spec)
 			p, err := docker.Reconcile(ctx, c, spec)
 			if err != nil {
 				return err
 			}
+			// The entrypoint creates the host key on first start; wait for
+			// it so the next steps find it.
+			hostKey := func() error {
+				return waitFor(ctx, 30*time.Second, func() error {
+					_, err := c.ReadFile(ctx, env.Name, docker.HostPublicKeyPath)
+					return err
+				})
+			}
+			if err := hostKey(); err != nil {
+				return err
+			}
+			// Each rung of the privilege ladder is proven by a sandboxed
+			// build; only when the sandbox cannot work at all does the
+			// builder go without it, and says so.
+			if p == docker.PrivilegeNoSandbox {
+				plan.Log(ctx, "warning: "+privilegeWarning(p))
+				return nil
+			}
+			if err := proveSandbox(ctx, c, env.Name); err != nil {
+				plan.Log(ctx, "the Nix sandbox does not work in the container: "+err.Error())
+				spec.Privilege = docker.PrivilegeNoSandbox
+				if _, err := docker.Reconcile(ctx, c, spec); err != nil {
+					return err
+				}
+				plan.Log(ctx, "warning: "+privilegeWarning(docker.PrivilegeNoSandbox))
+				return hostKey()
+			}
 			if w := privilegeWarning(p); w != "" {
 				plan.Log(ctx, "warning: "+w)
 			}
-			// The entrypoint creates the host key on first start; wait for
-			// it so the next steps find it.
-			return waitFor(ctx, 30*time.Second, func() error {
-				_, err := c.ReadFile(ctx, env.Name, docker.HostPublicKeyPath)
-				return err
-			})
+			return nil
 		}}
 }
 
@@ -360,4 +396,36 @@ func (env *Env) builderMarker(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// proveSandbox builds a fresh probe derivation inside the builder, with
+// the builder's own Nix (sandbox on, no fallback), and checks it ran in
+// the sandbox: there the hostname is "localhost".
+func proveSandbox(ctx context.Context, c docker.Client, name string) error {
+	f, err := docker.BuilderFacts(ctx, c, name)
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, name, []string{"nix-build", "--no-out-link", "--option", "substitute", "false",
+		"--option", "sandbox-fallback", "false", "-E", ProbeExpr(f.System, "sandbox-"+nonce())})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("sandboxed probe build failed: %s", lastLine(res.Stderr))
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	got, err := c.ReadFile(ctx, name, out)
+	if err != nil {
+		return err
+	}
+	if fields := strings.Fields(string(got)); len(fields) < 2 || fields[1] != "localhost" {
+		return fmt.Errorf("the probe did not run in the sandbox: it wrote %q", got)
+	}
+	return nil
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
