@@ -113,8 +113,10 @@ func (env *Env) resolveAlias(ctx context.Context, aliasFile string) plan.Result 
 		}
 	}
 	if len(problems) > 0 {
-		return plan.Block("another ssh config overrides the alias: "+strings.Join(problems, "; "),
+		r := plan.Block("another ssh config overrides the alias: "+strings.Join(problems, "; "),
 			"OpenSSH uses the first value it reads, and ~/.ssh/config comes first: limit those lines to the hosts they are meant for (e.g. `Host !"+env.Alias()+" *`), or remove them")
+		r.Warning = strings.Join(warnings, "; ")
+		return r
 	}
 	r := plan.Okf("%s resolves to 127.0.0.1:%d as root with %s (checked for %s)", env.Alias(), env.Port, env.keyPath(), strings.Join(checked, " and "))
 	r.Warning = strings.Join(warnings, "; ")
