@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nixbuilder/nixbuilder-setup/internal/host"
 	"github.com/nixbuilder/nixbuilder-setup/internal/macos"
@@ -106,6 +108,17 @@ func runEngine(ctx context.Context, o *options, mode plan.Mode, stdio IO) (err e
 	}
 	x, _ := env.Run.(*host.Exec)
 	opts := plan.Options{Mode: mode, AssumeYes: o.yes}
+	if os.Getenv("NIXBUILDER_TRACE") != "" {
+		// How long each check and change took, for finding slow ones.
+		var mu sync.Mutex
+		t0 := time.Now()
+		opts.Trace = func(id, phase string, start time.Time, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stdio.Err, "trace: %-14s %-5s start %6.1fms took %6.1fms\n", id, phase,
+				float64(start.Sub(t0).Microseconds())/1000, float64(took.Microseconds())/1000)
+		}
+	}
 	interactive := isTerminal(stdio.In) && isTerminal(stdio.Out)
 
 	var fe plan.Frontend

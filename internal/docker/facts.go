@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Facts is what the machines line needs to know about the builder.
@@ -56,29 +58,37 @@ func BuilderFacts(ctx context.Context, c Client, name string) (Facts, error) {
 		}
 		return strings.TrimSpace(string(res.Stdout)), nil
 	}
-	out, err := run("uname", "-m")
-	if err != nil {
-		return f, err
-	}
-	f.System = nixSystem(out)
-	if out, err = run("nproc"); err != nil {
-		return f, err
-	}
-	if f.CPUs, err = strconv.Atoi(out); err != nil {
-		return f, fmt.Errorf("nproc in container %s printed %q", name, out)
-	}
-	res, err := c.Exec(ctx, name, []string{"test", "-e", "/dev/kvm"})
-	if err != nil {
-		return f, err
-	}
-	f.KVM = res.ExitCode == 0
-
+	// The four questions are independent: ask them at once, since each
+	// exec is a round trip through the engine.
+	var (
+		wg                sync.WaitGroup
+		arch, cpus        string
+		archErr, cpusErr  error
+		kvm, binfmt       ExecResult
+		kvmErr, binfmtErr error
+	)
+	wg.Add(4)
+	go func() { defer wg.Done(); arch, archErr = run("uname", "-m") }()
+	go func() { defer wg.Done(); cpus, cpusErr = run("nproc") }()
+	go func() { defer wg.Done(); kvm, kvmErr = c.Exec(ctx, name, []string{"test", "-e", "/dev/kvm"}) }()
 	// The handlers are listed even when the directory is not mounted in
 	// the container; then none are found and no emulation is claimed.
-	res, err = c.Exec(ctx, name, []string{"ls", "/proc/sys/fs/binfmt_misc"})
-	if err != nil {
+	go func() {
+		defer wg.Done()
+		binfmt, binfmtErr = c.Exec(ctx, name, []string{"ls", "/proc/sys/fs/binfmt_misc"})
+	}()
+	wg.Wait()
+	if err := errors.Join(archErr, cpusErr, kvmErr, binfmtErr); err != nil {
 		return f, err
 	}
+	f.System = nixSystem(arch)
+	var err error
+	if f.CPUs, err = strconv.Atoi(cpus); err != nil {
+		return f, fmt.Errorf("nproc in container %s printed %q", name, cpus)
+	}
+	f.KVM = kvm.ExitCode == 0
+	res := binfmt
+
 	for _, h := range strings.Fields(string(res.Stdout)) {
 		if h == "status" || h == "register" {
 			continue

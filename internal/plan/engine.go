@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrNoConsent is returned by a frontend that cannot ask for consent
@@ -20,6 +21,8 @@ type Options struct {
 	// Authorize is called once, before the first Apply, to get root
 	// privileges ready (sudo -v); nil when none are needed.
 	Authorize func(ctx context.Context) error
+	// Trace, when set, is told how long each Check and Apply took.
+	Trace func(id, phase string, start time.Time, took time.Duration)
 }
 
 // Summary is the outcome of a run.
@@ -40,7 +43,7 @@ func Validate(steps []Step) error {
 		if seen[s.ID] {
 			return fmt.Errorf("step %q defined twice", s.ID)
 		}
-		for _, n := range s.Needs {
+		for _, n := range append(slices.Clone(s.Needs), s.After...) {
 			if !seen[n] {
 				return fmt.Errorf("step %q needs %q, which does not come before it", s.ID, n)
 			}
@@ -128,6 +131,10 @@ func resultEvent(s Step, r Result) Event {
 // check runs one Check, turning a panic into a Failed result so that one
 // broken step cannot take the run down with it.
 func (e *engine) check(ctx context.Context, s Step) (r Result) {
+	if e.opts.Trace != nil {
+		start := time.Now()
+		defer func() { e.opts.Trace(s.ID, "check", start, time.Since(start)) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			r = Fail(fmt.Sprintf("internal error in check: %v", p), "please report this as a bug")
@@ -332,7 +339,7 @@ func (e *engine) converge(ctx context.Context) Summary {
 // blockedBy says why s cannot run: a step it needs (directly or through
 // another) ended not in place.
 func (e *engine) blockedBy(s Step, stopped map[string]string) string {
-	for _, n := range s.Needs {
+	for _, n := range append(slices.Clone(s.Needs), s.After...) {
 		if _, ok := stopped[n]; ok {
 			return "needs " + n + ", which is not in place"
 		}
@@ -341,7 +348,7 @@ func (e *engine) blockedBy(s Step, stopped map[string]string) string {
 }
 
 func (e *engine) dependsOnChanged(s Step, changed map[string]bool) bool {
-	for _, n := range s.Needs {
+	for _, n := range append(slices.Clone(s.Needs), s.After...) {
 		if changed[n] {
 			return true
 		}
@@ -419,6 +426,10 @@ func (e *engine) apply(ctx context.Context, s Step, r Result) (Result, bool, int
 }
 
 func (e *engine) runApply(ctx context.Context, s Step) (err error) {
+	if e.opts.Trace != nil {
+		start := time.Now()
+		defer func() { e.opts.Trace(s.ID, "apply", start, time.Since(start)) }()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("internal error in apply: %v", p)

@@ -436,3 +436,40 @@ func TestQuietNeedsAreCheckedNotApplied(t *testing.T) {
 		t.Errorf("exit %d problems %v", sum.Exit, sum.Problems)
 	}
 }
+
+// A step with After does not wait for those steps in doctor, but is
+// checked again in repair when they change.
+func TestAfterIsRecheckedButNotWaitedFor(t *testing.T) {
+	release := make(chan struct{})
+	var bStarted atomic.Bool
+	aOK := atomic.Bool{}
+	ss := []Step{
+		{ID: "a", Title: "A", Check: func(context.Context) Result {
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+				return Fail("b waited for a", "")
+			}
+			if aOK.Load() {
+				return Okf("a")
+			}
+			return Need("a")
+		}, Apply: func(context.Context) error { aOK.Store(true); return nil }},
+		{ID: "b", Title: "B", After: []string{"a"}, Check: func(context.Context) Result {
+			if bStarted.CompareAndSwap(false, true) {
+				close(release) // a can only finish once b has started
+			}
+			return Okf("b")
+		}},
+	}
+	checks := 0
+	b := ss[1].Check
+	ss[1].Check = func(ctx context.Context) Result { checks++; return b(ctx) }
+	sum := Run(context.Background(), ss, &recorder{}, Options{Mode: Repair, AssumeYes: true})
+	if sum.Exit != 0 {
+		t.Fatalf("exit %d: %+v", sum.Exit, sum.Results)
+	}
+	if checks != 2 {
+		t.Errorf("b checked %d times, want 2 (again after a changed)", checks)
+	}
+}

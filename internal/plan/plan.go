@@ -142,7 +142,11 @@ func Need(detail string, changes ...Change) Result {
 type Step struct {
 	ID    string   // stable: used in --json, --only, tests and docs
 	Title string   // short, for humans
-	Needs []string // IDs of steps whose output it reads
+	Needs []string // IDs of steps whose findings it reads: its Check waits for theirs
+	// After lists steps whose changes make this step's earlier result
+	// stale, without it reading their findings: its Check does not wait
+	// for them in a concurrent pass, but runs again after they change.
+	After []string
 	// Check finds out whether the step is in place. It never changes
 	// anything, and is safe to run concurrently with the checks of steps
 	// that it does not need.

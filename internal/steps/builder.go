@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -166,10 +167,44 @@ func keepRung(ctx context.Context, c docker.Client, spec *docker.ContainerSpec) 
 	}
 }
 
-// recordFacts reads what the machines line needs from the running builder.
-func (env *Env) recordFacts(ctx context.Context, c docker.Client) error {
+// factsCache keeps what the builder can run in its state volume, so that
+// checks read one small file instead of running commands in the container
+// (each a round trip through the engine). It names the container it was
+// measured in: a re-created container is measured again.
+const factsCache = docker.StateDir + "/facts.json"
+
+type cachedFacts struct {
+	Container string       `json:"container"`
+	Facts     docker.Facts `json:"facts"`
+}
+
+// measureFacts runs the commands that find the builder's facts and keeps
+// them for later checks; only Apply calls it, since checks change nothing.
+func (env *Env) measureFacts(ctx context.Context, c docker.Client) error {
+	ct, err := c.InspectContainer(ctx, env.Name)
+	if err != nil {
+		return err
+	}
 	f, err := docker.BuilderFacts(ctx, c, env.Name)
 	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(cachedFacts{Container: ct.ID, Facts: f})
+	if err != nil {
+		return err
+	}
+	return c.WriteFile(ctx, env.Name, factsCache, append(b, '\n'), 0o644)
+}
+
+// recordFacts reads what the machines line needs from the running builder:
+// from the cache when it was measured in this container, else by running
+// the commands.
+func (env *Env) recordFacts(ctx context.Context, c docker.Client, ct docker.Container) error {
+	var f docker.Facts
+	var cached cachedFacts
+	if b, err := c.ReadFile(ctx, env.Name, factsCache); err == nil && json.Unmarshal(b, &cached) == nil && cached.Container == ct.ID && cached.Facts.System != "" {
+		f = cached.Facts
+	} else if f, err = docker.BuilderFacts(ctx, c, env.Name); err != nil {
 		return err
 	}
 	env.Facts.Set(factBuilderSystems, f.Systems())
@@ -211,7 +246,7 @@ func containerStep(env *Env) plan.Step {
 			if ct.Running {
 				// What the builder runs does not depend on how it drifted;
 				// later checks (the machines line) still get to look.
-				if err := env.recordFacts(ctx, c); err != nil && len(drifts) == 0 {
+				if err := env.recordFacts(ctx, c, ct); err != nil && len(drifts) == 0 {
 					return plan.Fail("read the builder's facts: "+err.Error(), "")
 				}
 			}
@@ -267,7 +302,7 @@ func containerStep(env *Env) plan.Step {
 			// builder go without it, and says so.
 			if p == docker.PrivilegeNoSandbox {
 				plan.Log(ctx, "warning: "+privilegeWarning(p))
-				return nil
+				return env.measureFacts(ctx, c)
 			}
 			if err := proveSandbox(ctx, c, env.Name); err != nil {
 				plan.Log(ctx, "the Nix sandbox does not work in the container: "+err.Error())
@@ -276,12 +311,15 @@ func containerStep(env *Env) plan.Step {
 					return err
 				}
 				plan.Log(ctx, "warning: "+privilegeWarning(docker.PrivilegeNoSandbox))
-				return hostKey()
+				if err := hostKey(); err != nil {
+					return err
+				}
+				return env.measureFacts(ctx, c)
 			}
 			if w := privilegeWarning(p); w != "" {
 				plan.Log(ctx, "warning: "+w)
 			}
-			return nil
+			return env.measureFacts(ctx, c)
 		}}
 }
 
@@ -318,7 +356,7 @@ func authorizedKeyStep(env *Env) plan.Step {
 		}
 		return sshkeys.PublicLine(k, sshkeys.KeyComment(env.Name)), nil
 	}
-	return plan.Step{ID: "authorized-key", Title: "Authorized key", Needs: []string{"key", "container"},
+	return plan.Step{ID: "authorized-key", Title: "Authorized key", Needs: []string{"key"}, After: []string{"container"},
 		Check: func(ctx context.Context) plan.Result {
 			line, err := want()
 			if err != nil {
@@ -356,7 +394,7 @@ func authorizedKeyStep(env *Env) plan.Step {
 }
 
 func hostKeyStep(env *Env) plan.Step {
-	return plan.Step{ID: "host-key", Title: "Builder host key", Needs: []string{"container"},
+	return plan.Step{ID: "host-key", Title: "Builder host key", After: []string{"container"},
 		Check: func(ctx context.Context) plan.Result {
 			c, err := env.Docker()
 			if err != nil {

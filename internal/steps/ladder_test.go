@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ func ladderEngine(t *testing.T, sandboxWorks bool) (*testMachine, *dockertest.Fa
 	m, f := containerMachine(t)
 	var created []docker.Privilege
 	var current *docker.Container
+	files := map[string][]byte{}
 	f.InspectContainerFunc = func(_ context.Context, name string) (docker.Container, error) {
 		if current == nil {
 			return docker.Container{}, dockertest.NotFound("container " + name)
@@ -34,7 +36,17 @@ func ladderEngine(t *testing.T, sandboxWorks bool) (*testMachine, *dockertest.Fa
 	}
 	f.StartContainerFunc = func(context.Context, string) error { return nil }
 	f.RemoveContainerFunc = func(context.Context, string) error { current = nil; return nil }
+	f.WriteFileFunc = func(_ context.Context, _, path string, data []byte, _ fs.FileMode) error {
+		files[path] = data
+		return nil
+	}
 	f.ReadFileFunc = func(_ context.Context, _, path string) ([]byte, error) {
+		if b, ok := files[path]; ok {
+			return b, nil
+		}
+		if path == factsCache {
+			return nil, dockertest.NotFound(path)
+		}
 		if strings.HasPrefix(path, "/nix/store/") {
 			return []byte("Linux localhost nixbuilder-marker\n"), nil
 		}
@@ -88,5 +100,25 @@ func TestContainerApplyFallsBackToNoSandbox(t *testing.T) {
 	}
 	if !strings.Contains(r.Warning, "sandbox OFF") {
 		t.Errorf("warning %q does not say the sandbox is off", r.Warning)
+	}
+}
+
+// After Apply measured the builder, checks read the facts from the cache
+// in the state volume and run nothing in the container.
+func TestContainerCheckUsesFactsCache(t *testing.T) {
+	m, f, _ := ladderEngine(t, true)
+	if err := m.apply("container"); err != nil {
+		t.Fatal(err)
+	}
+	execs := f.Called("Exec")
+	r := m.check("container")
+	if !r.Status.Good() {
+		t.Fatalf("container = %v %q", r.Status, r.Detail)
+	}
+	if n := f.Called("Exec") - execs; n != 0 {
+		t.Errorf("the check ran %d commands in the container; want the cached facts", n)
+	}
+	if s, _ := Fact[[]string](m.env.Facts, factBuilderSystems); len(s) != 1 || s[0] != "x86_64-linux" {
+		t.Errorf("systems from the cache = %v", s)
 	}
 }

@@ -93,7 +93,7 @@ func userBuilders(data []byte, name string) string {
 }
 
 func machinesStep(env *Env) plan.Step {
-	return plan.Step{ID: "machines", Title: "Machines file", Needs: []string{"key", "container", "host-key", "nix"},
+	return plan.Step{ID: "machines", Title: "Machines file", Needs: []string{"container", "host-key"}, After: []string{"key"},
 		Check: func(ctx context.Context) plan.Result {
 			m, blocked := env.machine()
 			if blocked != nil {

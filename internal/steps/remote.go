@@ -33,7 +33,10 @@ func nixSSHOpts(env *Env) string {
 
 func remoteStoreStep(env *Env) plan.Step {
 	return plan.Step{ID: "remote-store", Title: "Remote store",
-		Needs: []string{"container", "authorized-key", "ssh-config", "known-hosts", "machines", "nix-conf", "daemon"},
+		Needs: []string{"nix"},
+		// Independent of the others' findings, so doctor runs it from the
+		// start; but it is stale once any of them changes.
+		After: []string{"container", "authorized-key", "ssh-config", "known-hosts", "machines", "nix-conf", "daemon"},
 		Check: func(ctx context.Context) plan.Result {
 			info, _, blocked := nixInfo(env)
 			if blocked != nil {

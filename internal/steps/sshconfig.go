@@ -30,7 +30,7 @@ func (env *Env) aliasConfig() sshkeys.AliasConfig {
 }
 
 func sshConfigStep(env *Env) plan.Step {
-	return plan.Step{ID: "ssh-config", Title: "SSH alias", Needs: []string{"key"},
+	return plan.Step{ID: "ssh-config", Title: "SSH alias", After: []string{"key"},
 		Check: func(ctx context.Context) plan.Result {
 			path := env.Paths.AliasFile(env.Name)
 			want := sshkeys.RenderAlias(env.aliasConfig())
