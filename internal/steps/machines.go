@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nixbuilder/nixbuilder-setup/internal/nixconf"
+	"github.com/nixbuilder/nixbuilder-setup/internal/nixversion"
 	"github.com/nixbuilder/nixbuilder-setup/internal/plan"
 	"github.com/nixbuilder/nixbuilder-setup/internal/sshkeys"
 )
@@ -93,7 +94,7 @@ func userBuilders(data []byte, name string) string {
 }
 
 func machinesStep(env *Env) plan.Step {
-	return plan.Step{ID: "machines", Title: "Machines file", Needs: []string{"container", "host-key"}, After: []string{"key"},
+	return plan.Step{ID: "machines", Title: "Machines file", Needs: []string{"container", "host-key", "nix"}, After: []string{"key"},
 		Check: func(ctx context.Context) plan.Result {
 			m, blocked := env.machine()
 			if blocked != nil {
@@ -173,6 +174,10 @@ func (env *Env) otherLinesFor(data []byte) string {
 		}
 		if host == env.Name || strings.HasPrefix(host, "localhost:"+env.PortString()) || strings.HasPrefix(host, "127.0.0.1:"+env.PortString()) {
 			return fmt.Sprintf("another line also names this builder (%s); Nix will try both — remove the old one", m.URI)
+		}
+		if info, ok := Fact[nixversion.Info](env.Facts, factNixInfo); ok && info.SSHNGPortBug() &&
+			strings.HasPrefix(m.URI, "ssh-ng://") && strings.Contains(host, ":") {
+			return fmt.Sprintf("%s cannot work with %s: a port in an ssh-ng:// URI is not understood before Nix 2.31 (nor on Lix); use an ssh alias with Port, as nixbuilder-setup does", m.URI, info)
 		}
 	}
 	return ""
