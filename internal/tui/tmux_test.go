@@ -253,11 +253,13 @@ func startTmux(t *testing.T, tmuxPath string, extraEnv []string, argv ...string)
 		t.Fatal(err)
 	}
 	// The server, and so the program, gets this environment: nothing from
-	// an enclosing tmux, no colour settings but those of the test.
+	// an enclosing tmux, no colour settings but those of the test, and no
+	// CI (terminal libraries take CI to mean "not a terminal", which a
+	// person at this pane would not have set).
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "TMUX", "TMUX_PANE", "TERM", "NO_COLOR", "COLORTERM", "CLICOLOR", "CLICOLOR_FORCE", "NIXBUILDER_ROOT":
+		case "TMUX", "TMUX_PANE", "TERM", "NO_COLOR", "COLORTERM", "CLICOLOR", "CLICOLOR_FORCE", "NIXBUILDER_ROOT", "CI":
 			continue
 		}
 		tm.env = append(tm.env, kv)
