@@ -233,6 +233,18 @@ func inner(t *testing.T) {
 
 	t.Run("remote build outside the tool", func(t *testing.T) { buildOutside(t, h) })
 	t.Run("second setup changes nothing", func(t *testing.T) { secondSetup(t, h) })
+	t.Run("later runs remember the settings", func(t *testing.T) {
+		// Only the name: port and builder context come from the last setup.
+		cmd := exec.Command(h.bin, "doctor", "--plain", "--sanity", "none", "--name", h.name)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("doctor with only --name: %v\n%s\n%s", err, o.String(), e.String())
+		}
+		if !strings.Contains(e.String(), "--port, --builder-context") || !strings.Contains(o.String(), fmt.Sprintf("127.0.0.1:%d", h.port)) {
+			t.Errorf("the remembered settings were not used:\nstderr: %s\nstdout: %s", e.String(), o.String())
+		}
+	})
 	t.Run("repair matrix", func(t *testing.T) { repairMatrix(t, h) })
 	t.Run("faults", func(t *testing.T) { faults(t, h) })
 	t.Run("uninstall restores everything", func(t *testing.T) {

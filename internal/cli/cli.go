@@ -64,6 +64,9 @@ type options struct {
 	systems   string
 	keepStore bool
 	keepKey   bool
+	// changed reports whether a flag was given on this command line.
+	changed func(flag string) bool
+	stderr  io.Writer
 }
 
 // Main runs the command line and returns the exit code.
@@ -116,7 +119,7 @@ func isCobraUsage(err error) bool {
 }
 
 func newRoot(stdio IO) *cobra.Command {
-	o := &options{cfg: steps.DefaultConfig()}
+	o := &options{cfg: steps.DefaultConfig(), stderr: stdio.Err}
 	root := &cobra.Command{
 		Use:   "nixbuilder-setup",
 		Short: "Set up, check, repair and remove a local Linux builder for Nix",
@@ -137,6 +140,7 @@ Without a command it runs setup (a guided screen on a terminal).`,
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { o.changed = cmd.Flags().Changed }
 
 	f := root.PersistentFlags()
 	f.BoolVarP(&o.yes, "yes", "y", false, "never prompt: apply every change shown (needed when stdin is not a terminal)")

@@ -29,13 +29,21 @@ func newEnv(o *options) (*steps.Env, error) {
 			}
 		}
 	}
+	paths := host.NewPaths(o.root, runtime.GOOS, os.Getenv, "")
+	// What the last setup chose, for the flags not given now: doctor,
+	// repair and uninstall look at the builder that was set up.
+	if s, where, ok := steps.Remembered(paths, cfg.Name); ok && o.changed != nil {
+		if used := s.Apply(&cfg, o.changed); len(used) > 0 && !o.json && o.stderr != nil {
+			fmt.Fprintf(o.stderr, "nixbuilder-setup: using the last setup's --%s (kept in %s)\n", strings.Join(used, ", --"), where)
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, usageError{err}
 	}
 	x := host.NewExec()
 	env := &steps.Env{
 		Config: cfg,
-		Paths:  host.NewPaths(o.root, runtime.GOOS, os.Getenv, ""),
+		Paths:  paths,
 		Run:    x,
 		GOOS:   runtime.GOOS,
 		GOARCH: runtime.GOARCH,

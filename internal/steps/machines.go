@@ -115,7 +115,7 @@ func machinesStep(env *Env) plan.Step {
 				return plan.Block(fmt.Sprintf("%s is a symlink to %s, managed elsewhere", path, cur.Info.Target),
 					"add this line to the file your configuration generates: "+m.String())
 			}
-			want, err := nixconf.UpsertManagedBlock(cur.Data, env.Name, []byte(m.String()+"\n"))
+			want, err := nixconf.UpsertManagedBlock(cur.Data, env.Name, []byte(env.settingsLine()+m.String()+"\n"))
 			if err != nil {
 				return plan.Fail(fmt.Sprintf("%s: %v", path, err), "fix the nixbuilder-setup block markers in "+path+" by hand (they must come in BEGIN/END pairs)")
 			}
@@ -141,7 +141,7 @@ func machinesStep(env *Env) plan.Step {
 			if err != nil {
 				return err
 			}
-			want, err := nixconf.UpsertManagedBlock(cur.Data, env.Name, []byte(m.String()+"\n"))
+			want, err := nixconf.UpsertManagedBlock(cur.Data, env.Name, []byte(env.settingsLine()+m.String()+"\n"))
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
