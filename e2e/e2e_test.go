@@ -445,15 +445,35 @@ func repairMatrix(t *testing.T, h *harness) {
 
 	t.Run("root's ssh config overrides the alias", func(t *testing.T) {
 		cfg := "/root/.ssh/config"
-		if err := os.WriteFile(cfg, []byte("Host *\n  Port 2200\n  User fallback\n"), 0o600); err != nil {
+		orig := "Host *\n  Port 2200\n  User fallback\n"
+		if err := os.WriteFile(cfg, []byte(orig), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		ev := h.doctor(1)["ssh-config"]
-		if ev.Status != "blocked" || !strings.Contains(ev.Detail, cfg) || !strings.Contains(ev.Detail, "port") {
-			t.Errorf("ssh-config = %+v, want blocked naming the port override in %s", ev, cfg)
+		if ev.Status != "needs-apply" || !strings.Contains(ev.Detail, cfg) || !strings.Contains(ev.Detail, "port") {
+			t.Errorf("ssh-config = %+v, want needs-apply naming the port override in %s", ev, cfg)
 		}
 		if !strings.Contains(ev.Warning, "fallback") {
 			t.Errorf("the User override is not mentioned: %+v", ev)
+		}
+		h.must(0, "repair", "--yes", "--plain")
+		got, _ := os.ReadFile(cfg)
+		if !strings.HasPrefix(string(got), "# BEGIN nixbuilder-setup "+h.name+"\n") || !strings.HasSuffix(string(got), orig) {
+			t.Errorf("%s after repair:\n%s", cfg, got)
+		}
+		if b, _ := os.ReadFile(cfg + ".before-nixbuilder"); string(b) != orig {
+			t.Errorf("backup %q, want the original", b)
+		}
+		if out := sh(t, "ssh", "-G", h.name); !strings.Contains(out, fmt.Sprintf("port %d", h.port)) || !strings.Contains(out, "user root") {
+			t.Errorf("ssh -G %s after repair:\n%s", h.name, out)
+		}
+		h.doctor(0)
+		h.must(0, "uninstall", "--yes", "--plain", "--only", "remove-ssh-blocks")
+		if b, _ := os.ReadFile(cfg); string(b) != orig {
+			t.Errorf("%s after uninstall = %q, want the original", cfg, b)
+		}
+		if _, err := os.Stat(cfg + ".before-nixbuilder"); err == nil {
+			t.Error("backup left after uninstall")
 		}
 		os.Remove(cfg)
 		h.doctor(0)

@@ -30,6 +30,7 @@ func Uninstall(env *Env) []plan.Step {
 			return sshkeys.RemoveKnownHost(b, env.Alias())
 		}, false),
 		removeFileStep(env, "remove-ssh-config", "ssh alias", func() []string { return []string{env.Paths.AliasFile(env.Name)} }),
+		restoreStep(env, "remove-ssh-blocks", "ssh config block", env.homeConfigs, env.removeBlock, false),
 		removeContainerStep(env),
 		removeFileStep(env, "remove-key", "builder key", func() []string {
 			if env.KeepKey || env.Identity != "" {
