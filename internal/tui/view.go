@@ -593,7 +593,7 @@ func (m *model) finishLines(w, h int) []string {
 	case m.exit == plan.ExitOK && m.mode != plan.Plan:
 		next = m.usageLines()
 	case m.waitingForRepair() && m.repair:
-		next = []string{"  Repairing the failing steps…"}
+		next = []string{"  Repairing the failing steps…", ""}
 	case m.waitingForRepair() && m.quitting:
 		next = []string{"  Run " + m.st.bold.Render(m.command("repair")) + " to fix them."}
 	case m.waitingForRepair():
