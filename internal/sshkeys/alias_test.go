@@ -53,3 +53,21 @@ func TestHasInclude(t *testing.T) {
 		}
 	}
 }
+
+// Our key listed twice (our block in a user's config, then the alias file)
+// is not an override; a foreign key between them is.
+func TestCheckIdentityFileListedTwice(t *testing.T) {
+	c := NewAliasConfig("nixbuilder", 2222, "/etc/nix/nixbuilder_ed25519")
+	values := map[string][]string{}
+	for k, v := range c.Want() {
+		values[k] = []string{v}
+	}
+	values["identityfile"] = []string{c.IdentityFile, c.IdentityFile}
+	if o := (&ResolvedConfig{Values: values}).Check(c); len(o) != 0 {
+		t.Errorf("overrides %v, want none", o)
+	}
+	values["identityfile"] = []string{c.IdentityFile, "/root/.ssh/id_rsa", c.IdentityFile}
+	if o := (&ResolvedConfig{Values: values}).Check(c); len(o) != 1 || o[0].Option != "identityfile" {
+		t.Errorf("overrides %v, want the foreign identity file", o)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -298,7 +299,9 @@ func (r *ResolvedConfig) Check(c AliasConfig) []Override {
 	var out []Override
 	for _, k := range keys {
 		w := want[k]
-		got := r.Values[k]
+		// The same key file listed twice (our block in a user's config and
+		// the alias file) is still only our key.
+		got := slices.Compact(slices.Clone(r.Values[k]))
 		if len(got) == 1 && sameValue(k, got[0], w) {
 			continue
 		}
