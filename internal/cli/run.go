@@ -144,6 +144,9 @@ func runEngine(ctx context.Context, o *options, mode plan.Mode, stdio IO) (err e
 			In: stdio.In, Interactive: interactive, Verbose: o.verbose}
 	}
 	if x != nil && !x.IsRoot {
+		// On a terminal, ask for the password once, before the checks:
+		// some of them read root-only files (the key, root's known_hosts).
+		opts.AuthorizeFirst = interactive
 		opts.Authorize = func(ctx context.Context) error {
 			if !interactive {
 				return x.CheckNonInteractive(ctx)

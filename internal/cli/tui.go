@@ -23,7 +23,8 @@ func runInteractive(ctx context.Context, o *options, env *steps.Env, mode plan.M
 	engineMode := mode
 	for {
 		exit, err := tui.Run(ctx, opts, stdio.In, stdio.Out, func(ctx context.Context, fe *tui.Frontend) int {
-			return plan.Run(ctx, list, fe, plan.Options{Mode: engineMode, AssumeYes: o.yes, Authorize: fe.Authorize}).Exit
+			return plan.Run(ctx, list, fe, plan.Options{Mode: engineMode, AssumeYes: o.yes, Authorize: fe.Authorize,
+				AuthorizeFirst: opts.Authorize != nil}).Exit
 		})
 		if errors.Is(err, tui.ErrRepairRequested) {
 			lock, lerr := host.AcquireLock(env.Paths.LockFile)

@@ -96,7 +96,7 @@ func (s SudoFiles) call(op string, stdin []byte, args ...string) ([]byte, error)
 	if err != nil {
 		var ce *CmdError
 		if errors.As(err, &ce) && bytes.Contains([]byte(ce.Stderr), []byte("password is required")) {
-			return nil, fmt.Errorf("%s needs root and sudo needs a password: run from a terminal (or with sudo credentials cached by `sudo -v`)", args[0])
+			return nil, &NeedsRootError{Path: args[0]}
 		}
 		if errors.As(err, &ce) && ce.Exit == 3 {
 			return nil, fs.ErrNotExist
@@ -146,6 +146,14 @@ func (s SudoFiles) Remove(path string) error {
 func (s SudoFiles) MkdirAll(path string, perm fs.FileMode) error {
 	_, err := s.call("mkdir", nil, path, strconv.FormatUint(uint64(perm.Perm()), 8))
 	return err
+}
+
+// NeedsRootError is a file only root may read or write, while sudo would
+// ask for a password and there is no terminal to ask on.
+type NeedsRootError struct{ Path string }
+
+func (e *NeedsRootError) Error() string {
+	return e.Path + " is readable by root only, and sudo needs a password"
 }
 
 // PrivilegedCommand is the hidden subcommand SudoFiles runs as root.

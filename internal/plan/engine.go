@@ -21,6 +21,9 @@ type Options struct {
 	// Authorize is called once, before the first Apply, to get root
 	// privileges ready (sudo -v); nil when none are needed.
 	Authorize func(ctx context.Context) error
+	// AuthorizeFirst calls Authorize before the checks too, because some
+	// read root-only files; a refusal only leaves those checks blocked.
+	AuthorizeFirst bool
 	// Trace, when set, is told how long each Check and Apply took.
 	Trace func(id, phase string, start time.Time, took time.Duration)
 }
@@ -157,6 +160,9 @@ func Run(ctx context.Context, steps []Step, fe Frontend, opts Options) Summary {
 		}
 	}
 	e.emit(Event{Type: EventStart, Command: opts.Mode, Steps: infos})
+	if opts.AuthorizeFirst && opts.Authorize != nil && ctx.Err() == nil {
+		e.authorized = opts.Authorize(ctx) == nil
+	}
 
 	var sum Summary
 	switch opts.Mode {

@@ -473,3 +473,28 @@ func TestAfterIsRecheckedButNotWaitedFor(t *testing.T) {
 		t.Errorf("b checked %d times, want 2 (again after a changed)", checks)
 	}
 }
+
+func TestAuthorizeFirst(t *testing.T) {
+	fs, ss := mk("a")
+	calls := 0
+	checkedBefore := -1
+	check := ss[0].Check
+	ss[0].Check = func(ctx context.Context) Result {
+		if checkedBefore < 0 {
+			checkedBefore = calls
+		}
+		return check(ctx)
+	}
+	sum := Run(context.Background(), ss, &recorder{}, Options{Mode: Setup, AssumeYes: true, AuthorizeFirst: true,
+		Authorize: func(context.Context) error { calls++; return nil }})
+	if sum.Exit != 0 || calls != 1 || checkedBefore != 1 || fs[0].applies.Load() != 1 {
+		t.Errorf("exit %d, authorize calls %d (before the first check: %d), applies %d; want one call, before the checks",
+			sum.Exit, calls, checkedBefore, fs[0].applies.Load())
+	}
+	// A refusal does not stop a doctor run.
+	sum = Run(context.Background(), ss, &recorder{}, Options{Mode: Doctor, AuthorizeFirst: true,
+		Authorize: func(context.Context) error { return errors.New("no") }})
+	if sum.Exit != ExitOK {
+		t.Errorf("doctor after a refused authorization: exit %d", sum.Exit)
+	}
+}

@@ -74,7 +74,7 @@ func dockerStep(env *Env) plan.Step {
 			if env.GOOS == "darwin" && ep.Product == docker.ProductDockerDesktop && macos.RosettaNeeded(arm, env.Emulation) {
 				s, err := macos.ReadDesktopSettings(env.Paths.UserHome, env.Files.ReadFile)
 				if err != nil {
-					return plan.Fail(err.Error(), "")
+					return readProblem(err)
 				}
 				ev := macos.EvaluateDesktopRosetta(s)
 				switch ev.Verdict {

@@ -78,3 +78,13 @@ func (env *Env) isOriginal(data []byte) bool {
 	_, found, err := nixconf.ManagedBlock(data, env.Name)
 	return err == nil && !found
 }
+
+// readProblem is the result for a file that could not be read: blocked
+// when only root may read it and sudo cannot ask for the password here.
+func readProblem(err error) plan.Result {
+	var nr *host.NeedsRootError
+	if errors.As(err, &nr) {
+		return plan.Block(err.Error(), "run `sudo -v` first (the tool then reads it through sudo), or run from a terminal")
+	}
+	return plan.Fail(err.Error(), "")
+}

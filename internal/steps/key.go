@@ -32,7 +32,7 @@ func keyStep(env *Env) plan.Step {
 			path := env.keyPath()
 			priv, err := env.read(path)
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			if !priv.Info.Exists {
 				if env.Identity != "" {
@@ -42,7 +42,7 @@ func keyStep(env *Env) plan.Step {
 			}
 			pub, err := env.read(path + ".pub")
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			facts := sshkeys.FileFacts{Mode: priv.Info.Mode, UID: priv.Info.UID, IsSymlink: priv.Info.Symlink}
 			if facts.UID == env.rootUID() {

@@ -40,7 +40,7 @@ func knownHostsStep(env *Env) plan.Step {
 			for _, path := range env.Paths.KnownHostsFiles() {
 				cur, err := env.read(path)
 				if err != nil {
-					return plan.Fail(err.Error(), "")
+					return readProblem(err)
 				}
 				rep, err := sshkeys.ReadKnownHosts(cur.Data, env.Alias())
 				if err != nil {

@@ -109,7 +109,7 @@ func machinesStep(env *Env) plan.Step {
 			path := env.machinesFile()
 			cur, err := env.read(path)
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			if cur.Info.Symlink {
 				return plan.Block(fmt.Sprintf("%s is a symlink to %s, managed elsewhere", path, cur.Info.Target),

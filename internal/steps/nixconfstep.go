@@ -76,7 +76,7 @@ func nixConfStep(env *Env) plan.Step {
 				return plan.Fail(fmt.Sprintf("%s line %d is not valid: %q (%s)", env.Paths.NixConf(), se.Line, se.Text, se.Why),
 					"fix or remove that line by hand — nixbuilder-setup does not guess what it meant — then run `nixbuilder-setup repair`")
 			case err != nil:
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			case own.Blocked:
 				hint := own.Reason
 				if own.Layout == nixconf.NixDarwin {

@@ -39,7 +39,7 @@ func sshConfigStep(env *Env) plan.Step {
 			want := sshkeys.RenderAlias(env.aliasConfig())
 			cur, err := env.read(path)
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			if !bytes.Equal(cur.Data, want) {
 				detail := "no alias file " + path
@@ -58,7 +58,7 @@ func sshConfigStep(env *Env) plan.Step {
 			}
 			sys, err := env.read(env.Paths.SSHConfig)
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			if !sshkeys.HasInclude(sys.Data, env.osPath(path)) {
 				return plan.Block(fmt.Sprintf("%s does not include %s, so OpenSSH never reads the alias",
@@ -210,7 +210,7 @@ func (env *Env) resolveAlias(ctx context.Context, aliasFile string) plan.Result 
 		for _, path := range fixFiles {
 			cur, err := env.read(path)
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			want, err := env.withHomeBlock(cur.Data)
 			if err != nil {

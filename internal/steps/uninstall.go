@@ -163,7 +163,7 @@ func removeFileStep(env *Env, id, what string, files func() []string) plan.Step 
 		Check: func(ctx context.Context) plan.Result {
 			cs, err := present()
 			if err != nil {
-				return plan.Fail(err.Error(), "")
+				return readProblem(err)
 			}
 			if len(cs) == 0 {
 				return plan.Okf("no %s left", what)
