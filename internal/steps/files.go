@@ -56,18 +56,21 @@ func (env *Env) rootUID() int {
 	return 0
 }
 
+// rootGID is the group of root-owned files, as rootUID is their owner.
+func rootGID(env *Env) int {
+	if env.rootUID() != 0 {
+		return os.Getegid()
+	}
+	return 0
+}
+
 // write writes data to path as root: atomic, with the first original
 // backed up (for files the user may have had before us).
 func (env *Env) write(path string, data []byte, mode fs.FileMode, backup bool) error {
 	if err := env.Files.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	uid := env.rootUID()
-	gid := 0
-	if uid != 0 {
-		gid = os.Getegid()
-	}
-	return env.Files.WriteFile(path, data, host.WriteOptions{Mode: mode, UID: uid, GID: gid, Backup: backup})
+	return env.Files.WriteFile(path, data, host.WriteOptions{Mode: mode, UID: env.rootUID(), GID: rootGID(env), Backup: backup})
 }
 
 // isOriginal reports whether data holds nothing of ours: only such a file

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -129,12 +128,6 @@ func keyStep(env *Env) plan.Step {
 		}}
 }
 
-func rootGID(env *Env) int {
-	if env.rootUID() != 0 {
-		return os.Getegid()
-	}
-	return 0
-}
 
 func generateChanges(path string) []plan.Change {
 	return []plan.Change{
