@@ -128,7 +128,6 @@ func keyStep(env *Env) plan.Step {
 		}}
 }
 
-
 func generateChanges(path string) []plan.Change {
 	return []plan.Change{
 		{Kind: plan.ChangeFile, Path: path, Root: true, Summary: "create " + path + " (new ed25519 key, no passphrase, root-owned 0600)"},
