@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nixbuilder/nixbuilder-setup/internal/testenv"
 )
 
 func statPresent(present ...string) func(string) (fs.FileInfo, error) {
@@ -173,7 +175,7 @@ func TestDaemonStarted(t *testing.T) {
 func TestExecRunner(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh")
+		testenv.Missing(t, "no sh on PATH")
 	}
 	out, err := ExecRunner{}.Output(context.Background(), sh, "-c", "echo out; echo err >&2; exit 3")
 	var ce *CommandError

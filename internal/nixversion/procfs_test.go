@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nixbuilder/nixbuilder-setup/internal/testenv"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -104,7 +106,7 @@ func TestFindDaemon(t *testing.T) {
 // machine's /proc: it must lie shortly before now.
 func TestRealProcStartTime(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		t.Skip("no /proc on this system")
+		testenv.Missing(t, "no /proc on this system")
 	}
 	now := time.Now()
 	for _, p := range []ProcFS{LinuxProc(), {Root: "/proc"}} {
