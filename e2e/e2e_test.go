@@ -165,15 +165,6 @@ func sh(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // snapshot records every file under the managed directories (but the Nix
 // store) with its bytes, mode, inode and mtime.
 type fileState struct {
@@ -222,7 +213,7 @@ func inner(t *testing.T) {
 	if err := os.WriteFile("/root/.ssh/known_hosts", []byte(userKnownHosts), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, bin: os.Getenv("E2E_BIN"), ctx: os.Getenv("E2E_CTX"), name: os.Getenv("E2E_NAME"), port: freePort(t)}
+	h := &harness{t: t, bin: os.Getenv("E2E_BIN"), ctx: os.Getenv("E2E_CTX"), name: os.Getenv("E2E_NAME"), port: testenv.FreePort(t)}
 	before := snapshot(t)
 
 	// First setup: from a realistic nix.conf to a proven remote build.

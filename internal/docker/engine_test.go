@@ -62,16 +62,6 @@ func uniqueName(t *testing.T) string {
 	return "nbtest-" + hex.EncodeToString(b)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // cleanup removes everything named after name, whatever the test left.
 func cleanup(t *testing.T, name string) {
 	t.Cleanup(func() {
@@ -220,7 +210,7 @@ func TestEngineBuilder(t *testing.T) {
 
 	// Container: privileged, or the capability fallback on engines that
 	// refuse privileged containers (as the one these tests were written on).
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	spec := docker.ContainerSpec{Name: name, Image: ref, AssetsHash: bc.Hash, Port: port, Privilege: docker.PrivilegeFull,
 		Env: []string{"NIXBUILDER_SUBSTITUTERS="}}
 	priv, err := docker.Reconcile(ctx, c, spec)
@@ -343,7 +333,7 @@ func TestEngineBuilder(t *testing.T) {
 
 	// Drift: wrong port (the spec moves; the container has the old one).
 	spec2 := spec
-	spec2.Port = freePort(t)
+	spec2.Port = testenv.FreePort(t)
 	checkDrift(t, c, spec2, docker.FixRecreate, fmt.Sprintf("127.0.0.1:%d, want 127.0.0.1:%d", port, spec2.Port))
 	if _, err := docker.Reconcile(ctx, c, spec2); err != nil {
 		t.Fatal(err)
@@ -476,7 +466,7 @@ func TestEngineAssetsDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := docker.ContainerSpec{Name: name, Image: ref, AssetsHash: bc.Hash, Port: freePort(t), Privilege: docker.PrivilegeFull,
+	spec := docker.ContainerSpec{Name: name, Image: ref, AssetsHash: bc.Hash, Port: testenv.FreePort(t), Privilege: docker.PrivilegeFull,
 		Env: []string{"NIXBUILDER_SUBSTITUTERS="}}
 	if _, err := docker.Reconcile(ctx, c, spec); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,16 +23,6 @@ type sshServer struct {
 	port int
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startSSHD starts sshd with hostKey (an OpenSSH private key file's bytes)
@@ -120,7 +109,7 @@ func TestRealOpenSSHLoginByAlias(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	srv := startSSHD(t, filepath.Join(dir), port, hostKey1.Private, client.Public)
 
 	// The pin comes from the docker side as .pub bytes.

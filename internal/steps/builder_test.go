@@ -115,22 +115,11 @@ func TestImageMissingIsBuiltOnce(t *testing.T) {
 	}
 }
 
-// freePort returns a port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // containerMachine is an engine machine whose image step has run.
 func containerMachine(t *testing.T) (*testMachine, *dockertest.Fake) {
 	t.Helper()
 	m, f := engineMachine(t)
-	m.env.Port = freePort(t)
+	m.env.Port = testenv.FreePort(t)
 	m.env.Facts.Set(factImageRef, docker.ImageRef(m.env.Name, "0123456789abcdef"))
 	m.env.Facts.Set(factImageHash, "0123456789abcdef")
 	f.ListContainersFunc = func(context.Context, docker.ContainerFilter) ([]docker.ContainerSummary, error) { return nil, nil }

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -76,4 +77,15 @@ func NeedTestBaseImage(t testing.TB) string {
 		Missing(t, "image %s not found (run scripts/test-base-image)", img)
 	}
 	return img
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nobody listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
