@@ -12,14 +12,16 @@ import (
 
 // nixEnv is the environment for nix commands that reach the builder. On a
 // re-rooted test machine it points Nix and OpenSSH at the rooted files.
-func (env *Env) nixEnv() []string {
-	if env.Paths.Root == "/" {
-		if env.Paths.NixConfDir != "/etc/nix" {
-			return []string{"NIX_CONF_DIR=" + env.Paths.NixConfDir}
-		}
-		return nil
+// sshOpts are added to the ssh options Nix passes.
+func (env *Env) nixEnv(sshOpts ...string) []string {
+	var out []string
+	if env.Paths.Root != "/" || env.Paths.NixConfDir != "/etc/nix" {
+		out = append(out, "NIX_CONF_DIR="+env.Paths.NixConfDir)
 	}
-	return []string{"NIX_CONF_DIR=" + env.Paths.NixConfDir, "NIX_SSHOPTS=" + nixSSHOpts(env)}
+	if opts := strings.TrimSpace(strings.Join(append([]string{nixSSHOpts(env)}, sshOpts...), " ")); opts != "" {
+		out = append(out, "NIX_SSHOPTS="+opts)
+	}
+	return out
 }
 
 // nixSSHOpts are the ssh options Nix must pass: on a re-rooted test
@@ -48,8 +50,7 @@ func remoteStoreStep(env *Env) plan.Step {
 			start := time.Now()
 			// As root: the daemon's identity, with root's known_hosts and key.
 			// A port that accepts but never speaks SSH must not hang the check.
-			cenv := append(env.nixEnv(), "NIX_SSHOPTS="+strings.TrimSpace(nixSSHOpts(env)+" -o ConnectTimeout=15"))
-			_, err := env.Run.Run(ctx, host.Cmd{Args: args, Env: cenv, Root: true})
+			_, err := env.Run.Run(ctx, host.Cmd{Args: args, Env: env.nixEnv("-o", "ConnectTimeout=15"), Root: true})
 			if err != nil {
 				detail, hint := translateSSHError(err.Error(), env)
 				return plan.Fail(detail, hint)
